@@ -1,0 +1,1 @@
+"""The HTTP API: analytics queries, administration, health and metrics."""

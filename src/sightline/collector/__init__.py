@@ -1,0 +1,1 @@
+"""The collector: decode, validate against hard limits, enrich, hand to the transport."""

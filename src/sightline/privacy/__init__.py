@@ -1,0 +1,1 @@
+"""Privacy in the data path: consent, rotating salts, export, erasure and audit."""

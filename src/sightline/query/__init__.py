@@ -1,0 +1,1 @@
+"""The query layer: what each number means, rendered to the store's SQL."""

@@ -1,0 +1,1 @@
+"""Warm stores: DuckDB (embedded default); the schema lives in migrations/."""

@@ -1,0 +1,1 @@
+"""Background work: the writer that stores events, rollups, retention, archiving."""
