@@ -8,6 +8,7 @@ itself. Either way the same functions below do the work.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -46,8 +47,13 @@ MAX_PASSWORD = 1024
 _hasher = PasswordHasher()
 #: argon2 takes 64 MiB and tens of milliseconds per hash: at most two at a time.
 _hash_slots = threading.BoundedSemaphore(2)
-#: Verified when the e-mail is unknown, so a sign-in takes as long either way.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified when the e-mail is unknown, so a sign-in takes as long either way (made
+    on first use: a hash costs tens of milliseconds, which every CLI start would pay)."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 class AdminError(ValueError):
@@ -73,7 +79,7 @@ def verify_password(password_hash: str | None, password: str) -> bool:
     """Whether ``password`` matches; takes the same time when there is no hash."""
     with _hash_slots:
         try:
-            return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
+            return _hasher.verify(password_hash or _dummy_hash(), password) and bool(password_hash)
         except (VerificationError, InvalidHashError):
             return False
 

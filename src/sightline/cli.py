@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
-import httpx
 
 from sightline import __version__, admin
 from sightline.config import Settings, load_settings
@@ -53,6 +52,8 @@ def call(settings: Settings, op: str, args: dict[str, Any], timeout: float = 30)
     """Run an administrative operation through the running server, or on the store."""
     info = admin.read_server_info(settings.data_path)
     if info is not None:
+        import httpx  # (only here: importing it costs every command a quarter second)
+
         try:
             response = httpx.post(
                 f"{info['url']}/api/v1/control/{op}",

@@ -20,15 +20,17 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def cli(data_dir: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SIGHTLINE_")}
-    return subprocess.run(
-        [*sightline_command(), *args, "--data-dir", str(data_dir)],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
+    """A ``sightline`` command on ``data_dir``, run in this process the way the console
+    script runs it (an interpreter per command would cost a second each; the quick-start
+    test below runs the real executable). Unexpected exceptions propagate."""
+    from click.testing import CliRunner
+
+    from sightline.cli import main
+
+    argv = [*args, "--data-dir", str(data_dir)]
+    unset: dict[str, str | None] = {k: None for k in os.environ if k.startswith("SIGHTLINE_")}
+    result = CliRunner().invoke(main, argv, input=stdin, env=unset, catch_exceptions=False)
+    return subprocess.CompletedProcess(argv, result.exit_code, result.stdout, result.stderr)
 
 
 def cli_json(data_dir: Path, *args: str, stdin: str | None = None) -> Any:

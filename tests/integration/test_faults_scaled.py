@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 import pytest
 import redis
 
+from sightline.transport.rabbitmq import RabbitMQTransport
 from tests.integration.test_crash import SENDERS, Sender
 from tests.support.proxy import TcpProxy
 from tests.support.server import ServerProcess, running_server, sightline_command
@@ -169,20 +170,39 @@ def topology(backend: Backend, tmp_path: Path) -> Iterator[Topology]:
 def wait_stored_exactly_once(topology: Topology, expected: set[str], timeout: float = 180) -> None:
     server = topology.collector
     deadline = time.monotonic() + timeout
+    # Wait for the acknowledged events themselves: the count alone can be reached early,
+    # as requests that were not acknowledged (a confirm timed out) may be stored too.
     while time.monotonic() < deadline:
-        if server.count_events() >= len(expected):
+        if expected <= {row[0] for row in server.query("SELECT event_id FROM events")}:
             break
-        time.sleep(0.2)
+        time.sleep(0.5)
     time.sleep(1.0)  # anything still in flight would show up as a duplicate now
     rows = server.query("SELECT event_id, count(*) FROM events GROUP BY event_id")
     stored = {event_id: count for event_id, count in rows}
     missing = expected - stored.keys()
     doubled = {event_id for event_id, count in stored.items() if count > 1}
     logs = "\n".join(w.log.read_text()[-2000:] for w in topology.workers)
-    assert not missing, f"{len(missing)} of {len(expected)} acknowledged events lost\n{logs}"
+    assert not missing, (
+        f"{len(missing)} of {len(expected)} acknowledged events lost "
+        f"({dead_letters(topology.backend)} dead-lettered messages)\n{logs}"
+    )
     assert not doubled, f"{len(doubled)} events stored more than once"
     sessions = server.query("SELECT sum(events) FROM session_stats")[0][0]
     assert sessions == len(stored), "sessions disagree with the events"
+
+
+def dead_letters(backend: Backend) -> int | str:
+    """How many messages wait in the dead-letter queue (RabbitMQ; to explain a loss)."""
+    if backend.transport != "rabbitmq":
+        return "no"
+    transport = RabbitMQTransport(backend.settings["rabbitmq_url"], publisher=False, consumer=False)
+    try:
+        transport.start(None)
+        return len(transport.dead_letters(limit=10_000))
+    except Exception as exc:
+        return f"unknown ({exc!r})"
+    finally:
+        transport.close()
 
 
 def queue_drained(backend: Backend) -> bool:

@@ -193,13 +193,13 @@ class Rows(abc.ABC):
         """The variant of ``dimension.key`` the row's visitor was first exposed to."""
         alias = self.variants.setdefault(dimension.key, f"v{len(self.variants)}")
         on = exp.EQ(this=column("visitor_id", alias), expression=self.visitor_column())
-        self.join(alias, exposures(self.scan, dimension.key).subquery(alias), on)
+        self.join(alias, exposures(self.scan, dimension.key).subquery(alias, copy=False), on)
         return exp.Coalesce(this=column("variant", alias), expressions=[string("")])
 
     def first_event_value(self, dimension: Dimension) -> exp.Expr:
         """A session attribute read from the session's first event (alias ``sf``)."""
         on = exp.EQ(this=column("session_id", "sf"), expression=self.session_column())
-        self.join("sf", first_events(self.scan).subquery("sf"), on)
+        self.join("sf", first_events(self.scan).subquery("sf", copy=False), on)
         return exp.Coalesce(
             this=column(dimension.first_event_column, "sf"), expressions=[string("")]
         )
@@ -217,10 +217,13 @@ class Rows(abc.ABC):
         return table_as(self.table, self.alias)
 
     def select(self, *projections: exp.Expr) -> exp.Select:
-        select = exp.select(*projections).from_(self.source())
+        # (copy=False: SQLGlot's builders copy the statement at every step by default,
+        # which made building cost more than running a small query. Each part is added
+        # to one statement only: the joins and conditions are copied once, here.)
+        select = exp.select(*projections, copy=False).from_(self.source(), copy=False)
         for table_expr, on, kind in self.joins.values():
-            select = select.join(table_expr, on=on, join_type=kind)
-        return select.where(and_all(self.where))
+            select = select.join(table_expr.copy(), on=on.copy(), join_type=kind, copy=False)
+        return select.where(and_all(self.where), copy=False)
 
 
 class EventRows(Rows):
@@ -253,7 +256,7 @@ class EventRows(Rows):
                 exp.EQ(this=column("session_id", S), expression=column("session_id", E)),
             ]
         )
-        self.join(S, sessions_in_range(self.scan).subquery(S), on)
+        self.join(S, sessions_in_range(self.scan).subquery(S, copy=False), on)
         return exp.Coalesce(this=column(dimension.column, S), expressions=[string("")])
 
     def narrow(self, filters: tuple[Filter, ...]) -> None:
@@ -285,7 +288,7 @@ class PerSessionRows(Rows):
         events = EventRows(scan)
         keys = [column("site_id", E), column("session_id", E), column("visitor_id", E)]
         sums = [exp.alias_(c, f"c_{n}") for n, c in event_components(scan).items()]
-        self.inner = events.select(*keys, *sums).group_by(*[k.copy() for k in keys])
+        self.inner = events.select(*keys, *sums).group_by(*[k.copy() for k in keys], copy=False)
 
     def source(self) -> exp.Expr:
         return self.inner.subquery(self.alias)
@@ -303,7 +306,7 @@ class PerSessionRows(Rows):
                 exp.EQ(this=column("session_id", S), expression=column("session_id", "x")),
             ]
         )
-        self.join(S, sessions_in_range(self.scan).subquery(S), on)
+        self.join(S, sessions_in_range(self.scan).subquery(S, copy=False), on)
         return exp.Coalesce(this=column(dimension.column, S), expressions=[string("")])
 
     def components(self) -> dict[str, exp.Expr]:
@@ -446,9 +449,9 @@ def first_events(scan: Scan) -> exp.Select:
         ]
     )
     return (
-        exp.select(*projections)
-        .from_(sessions.subquery("fs"))
-        .join(table_as("events", "fe"), on=on, join_type="inner")
+        exp.select(*projections, copy=False)
+        .from_(sessions.subquery("fs", copy=False), copy=False)
+        .join(table_as("events", "fe"), on=on, join_type="inner", copy=False)
         .where(
             and_all(
                 [
@@ -457,9 +460,10 @@ def first_events(scan: Scan) -> exp.Select:
                     exp.GTE(this=column("ts", "fe"), expression=exp.Subquery(this=earliest)),
                     exp.LT(this=column("ts", "fe"), expression=scan.hi_p),
                 ]
-            )
+            ),
+            copy=False,
         )
-        .group_by(column("session_id", "fs"))
+        .group_by(column("session_id", "fs"), copy=False)
     )
 
 
@@ -611,14 +615,15 @@ def aggregate(
     ]
     select = rows.select(*projections)
     if key is not None:
-        select = select.group_by(column("k"))
+        select = select.group_by(column("k"), copy=False)
     if grouping.sort is not None:
         select = select.order_by(
             exp.Ordered(this=column(alias_of(grouping.sort.name)), desc=not grouping.ascending),
             exp.Ordered(this=column("k")),
+            copy=False,
         )
     if grouping.limit is not None:
-        select = select.limit(number(grouping.limit))
+        select = select.limit(number(grouping.limit), copy=False)
         if grouping.offset:
-            select = select.offset(number(grouping.offset))
+            select = select.offset(number(grouping.offset), copy=False)
     return select, params

@@ -166,7 +166,7 @@ def fragment(text: str, **holes: exp.Expr) -> exp.Expr:
             return holes[node.name].copy()
         return node
 
-    return tree.transform(fill)
+    return tree.transform(fill, copy=False)  # (``tree`` is a copy already)
 
 
 def column(name: str, table: str | None = None) -> exp.Column:

@@ -165,23 +165,31 @@ def _is_events(table: exp.Table) -> bool:
     )
 
 
+def _events_tables(tree: exp.Expr) -> list[exp.Table]:
+    return [t for t in tree.find_all(exp.Table) if _is_events(t)]
+
+
 def with_cold(tree: exp.Expr, values: dict[str, Any], cold: ColdSource) -> exp.Expr:
     """``tree`` with every ``events`` reference widened to the archived events it may
     need (unchanged when none can matter)."""
-    if not any(_is_events(t) for t in tree.find_all(exp.Table)):
+    # The archived source of each reference, found on ``tree`` itself: the tree is copied
+    # only when some reference must change (copying costs more than a small query).
+    sources: list[exp.Expr | None] = []
+    for table in _events_tables(tree):
+        select = table.find_ancestor(exp.Select)
+        archived = None
+        if select is not None:
+            site, lo, hi = _bounds(select, table.alias_or_name, values)
+            if lo is None or hi is None or lo < hi:
+                archived = cold.source(site, lo, hi)
+        sources.append(archived)
+    if all(archived is None for archived in sources):
         return tree
     tree = tree.copy()
-    for table in [t for t in tree.find_all(exp.Table) if _is_events(t)]:
-        select = table.find_ancestor(exp.Select)
-        if select is None:
-            continue
-        alias = table.alias_or_name
-        site, lo, hi = _bounds(select, alias, values)
-        if lo is not None and hi is not None and lo >= hi:
-            continue
-        archived = cold.source(site, lo, hi)
+    for table, archived in zip(_events_tables(tree), sources, strict=True):
         if archived is None:
             continue
+        alias = table.alias_or_name
         warm = exp.select(exp.Star()).from_(exp.Table(this=exp.to_identifier(EVENTS)))
         union = exp.Union(this=warm, expression=archived, distinct=False, by_name=True)
         table.replace(exp.Subquery(this=union, alias=exp.TableAlias(this=exp.to_identifier(alias))))
