@@ -9,8 +9,9 @@ Run it from the repository with the project's environment::
     .venv/bin/python bench/cold.py --db /tmp/q.duckdb    # keep the generated file, reuse it
 
 It generates the same synthetic catalogue traffic as ``bench/query.py`` (straight into a
-DuckDB file with the store's schema; ids of 32 hex characters; times truncated to whole
-milliseconds, as the collector stores them), then:
+DuckDB file with the store's schema; session and visitor ids of 32 hex characters, event
+ids of the tracker's form; times truncated to whole milliseconds, as the collector stores
+them), then:
 
 1. measures the warm ``events`` table alone (copied into a fresh DuckDB file) and the
    30-day overview (dashboard totals + daily series) on warm data;

@@ -14,7 +14,9 @@ DailyStats/ProductStats rollups. The traffic is shaped like a product catalogue'
 visitors with a device, browser, OS and country; sessions of 1-60 events from a channel
 (search, social, email, direct, referral; 10 % with UTM campaigns); pages and products
 with skewed popularity; page views, scrolls, heartbeats, product views, clicks, affiliate
-clicks with revenue, searches, experiment exposures; ids of 32 hex characters.
+clicks with revenue, searches, experiment exposures; session and visitor ids of 32 hex
+characters, event ids of the tracker's form (the page load's UUID and a count; a page
+view starts a page load).
 
 Then, for the last ``--window`` days of data (30 by default), it runs each endpoint's
 queries through the query engine (the same code the HTTP handlers call, without the
@@ -88,7 +90,9 @@ INSERT = """
 INSERT INTO events
 SELECT
     $site,
-    md5(session_id || '/' || k),
+    -- the tracker's event id: the page load's UUID and the event's number on the page
+    regexp_replace(md5(session_id || '/' || page_no), '^(.{8})(.{4})(.{4})(.{4})(.{12})$',
+        '\\1-\\2-\\3-\\4-\\5') || '.' || row_number() OVER (PARTITION BY sn, page_no ORDER BY k),
     kind,
     ts,
     ts,
@@ -123,6 +127,9 @@ SELECT
         ELSE '{}'
     END,
     (epoch_ms(ts) - epoch_ms(started)) // 1000
+FROM (SELECT *,
+    -- each page view starts a page load (a new tracker, counting its events from 1)
+    sum((kind = 'page_view')::INT) OVER (PARTITION BY sn ORDER BY k) AS page_no
 FROM (
     SELECT s.*, v.*, k,
         u(s.sn, k + 4000) AS r,
@@ -149,7 +156,7 @@ FROM (
          1 + source] END AS channel,
         'prod-' || floor(pow(u(sn, k + 3000), 2) * 300)::BIGINT AS product_x
     FROM s JOIN v USING (vn), range(s.n) ks(k)
-) e,
+) e0) e,
 LATERAL (SELECT
     CASE WHEN kind IN ('product_view', 'affiliate_click') THEN product_x ELSE '' END AS product,
     CASE WHEN kind = 'affiliate_click' AND u(sn, k + 5000) < 0.6

@@ -304,7 +304,7 @@ export const AnalyticsTracker: {
   (config?: TrackerConfig): Tracker
 }
 export function PrivacyManager(): PrivacyManager
-/** crypto.randomUUID, with a fallback outside secure contexts. */
+/** crypto.randomUUID, with a fallback outside secure contexts (a blob URL's random UUID). */
 export function uuid(): string
 export const version: string
 

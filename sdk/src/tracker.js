@@ -51,13 +51,10 @@ const guard = (fn, log) =>
     }
   }
 
-/** crypto.randomUUID needs a secure context; getRandomValues does not. */
-export const uuid = () =>
-  crypto.randomUUID
-    ? crypto.randomUUID()
-    : '10000000-1000-4000-8000-100000000000'.replace(/[018]/g, (c) =>
-        (c ^ (crypto.getRandomValues(new Uint8Array(1))[0] & (15 >> (c / 4)))).toString(16)
-      )
+/** crypto.randomUUID needs a secure context. A blob URL ends with a random UUID made the
+ * same way (File API: "generate a random UUID"), in any context. */
+export const uuid = (url) =>
+  crypto.randomUUID?.() ?? (URL.revokeObjectURL((url = URL.createObjectURL(new Blob()))), url.slice(-36))
 
 const cut = (s, n) => String(s ?? '').slice(0, n)
 
@@ -74,6 +71,10 @@ export function AnalyticsTracker(options) {
   // every listener goes away with stop(): aborting `signal` removes the event listeners
   const on = (target, type, fn, capture) => target.addEventListener(type, guard(fn, log), { capture, passive: true, signal })
   let initialized, started, sampled, canStore, signal
+  // event ids: this page load's random id and a count, "<uuid>.<n>" (unique, and compact
+  // in the archive, where the page's part repeats)
+  const pageId = uuid() + '.'
+  let seq = 0
   let visitorId = ''
   let userId = ''
   // what stop() undoes
@@ -120,7 +121,7 @@ export function AnalyticsTracker(options) {
     // the server drops what browser automation sends (see the bot filter)
     if (navigator.webdriver) properties = { ...properties, $webdriver: true }
     return {
-      eventId: uuid(),
+      eventId: pageId + ++seq,
       eventType: type,
       timestamp,
       sessionId: s.id || '',

@@ -812,6 +812,9 @@ class _SessionWriter:
         self.utm = self._choose_utm()
         self.page_count = 0
         self.max_depth = 0
+        # event ids as the tracker makes them: the page load's UUID and a count
+        self.page_id = ""
+        self.page_events = 0
 
     # -- the session as a walk over pages ------------------------------------------------
 
@@ -1154,6 +1157,7 @@ class _SessionWriter:
             "referrer": referrer,
         }
         self.page_count += 1
+        self.page_id, self.page_events = _new_id(rng), 0
         if first:
             self._emit("session_start", {}, after=(0, 0))
         mobile = self.device.device_type != "desktop"
@@ -1325,8 +1329,9 @@ class _SessionWriter:
     def _emit_at(self, moment: int, event_type: str, properties: dict[str, Any]) -> None:
         self.clock = moment
         visitor = self.plan.visitor
+        self.page_events += 1
         event: dict[str, Any] = {
-            "eventId": _new_id(self.rng),
+            "eventId": f"{self.page_id}.{self.page_events}",
             "eventType": event_type,
             "timestamp": moment,
             "sessionId": self.session_id,

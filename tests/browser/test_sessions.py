@@ -11,7 +11,9 @@ from tests.browser.conftest import TrackedSite, Visitor
 pytestmark = pytest.mark.browser
 
 BUTTON = '<button id=go data-track="tap">go</button> <a id=next href="second">second</a>'
-UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+UUID4 = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
+#: An event id: its page load's random UUID and the event's number on that page.
+EVENT_ID = re.compile(rf"^({UUID4})\.([1-9][0-9]*)$")
 
 
 @pytest.mark.parametrize("consent", [True, False], ids=["with-consent", "cookieless"])
@@ -85,21 +87,34 @@ def test_a_cookieless_visit_keeps_its_session_across_its_pages(
     assert len(set(site.rows("session_id"))) == 1
 
 
-def test_event_ids_are_uuids_also_without_crypto_random_uuid(
+def test_event_ids_are_a_page_uuid_and_a_count_also_without_crypto_random_uuid(
     site: TrackedSite, visitor: Visitor
 ) -> None:
-    """crypto.randomUUID exists only in secure contexts; elsewhere the ids come from
-    crypto.getRandomValues (here the page has it removed)."""
+    """An event id is its page load's random UUID and a count: unique, and its repeated
+    part costs the archive little. crypto.randomUUID exists only in secure contexts;
+    elsewhere the UUIDs come from blob URLs (here the page has randomUUID removed)."""
     visitor.page.goto(site.page("ids", BUTTON))
+    visitor.page.evaluate("sightline.getTracker().setConsent({analytics: true})")
     visitor.page.click("#go")
     visitor.context.add_init_script("delete Crypto.prototype.randomUUID")
+    visitor.page.evaluate("localStorage.removeItem('sl_s')")
     visitor.page.reload()
     assert visitor.page.evaluate("typeof crypto.randomUUID") == "undefined"
     for _ in range(20):
         visitor.page.click("#go")
     visitor.wait_emitted("tap", 21)
     ids = [e["eventId"] for e in visitor.emitted]
-    assert all(UUID4.match(i) for i in ids), ids
     assert len(set(ids)) == len(ids)
+    parts = [EVENT_ID.match(i) for i in ids]
+    assert all(parts), ids
+    # two page loads, each numbering its events from 1
+    pages = list(dict.fromkeys(p.group(1) for p in parts if p))
+    assert len(pages) == 2
+    for page in pages:
+        counts = [int(p.group(2)) for p in parts if p and p.group(1) == page]
+        assert counts == list(range(1, len(counts) + 1))
+    # the session started after the reload, without randomUUID, has a UUID too
+    stored = visitor.page.evaluate("JSON.parse(localStorage.getItem('sl_s')).id")
+    assert re.fullmatch(UUID4, stored)
     visitor.page.evaluate("sightline.getTracker().flush()")
     assert site.wait(len(ids)) >= len(ids)

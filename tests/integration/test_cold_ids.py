@@ -1,7 +1,8 @@
-"""Ids in cold files: UUID-shaped and 32-hex ids are stored as 16 bytes, everything else
-as text, and every reader (queries, export, erasure, the archiver's read-back) gives back
-exactly the string that was archived. Files written before ids were packed (ids as text)
-stay readable, alone and together with packed ones."""
+"""Ids in cold files: UUID-shaped and 32-hex ids are stored as 16 bytes, the tracker's
+event ids (``<UUID>.<n>``) as the UUID and n, everything else as text, and every reader
+(queries, export, erasure, the archiver's read-back) gives back exactly the string that
+was archived. Files of earlier formats (ids as text; packed without counted event ids)
+stay readable, alone and together with current ones."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from sightline.stores.parquet import (
     day_path,
     open_cold,
     pack,
+    pack_id,
     read_cold,
     unpack,
 )
@@ -48,6 +50,7 @@ def _forms(n: int) -> str:
     """A differently shaped id for each n (unique per n)."""
     u = uuid.UUID(int=(n * 0x9E3779B97F4A7C15) % (1 << 128) | (1 << 100), version=4)
     return [
+        f"{u}.{n // 7 + 1}",  # the tracker's event id, a page's UUID and a count: packed
         str(u),  # canonical lowercase UUID: packed
         u.hex,  # 32 lowercase hex digits: packed
         str(u).upper(),  # uppercase UUID: kept as text
@@ -55,11 +58,15 @@ def _forms(n: int) -> str:
         "{" + str(u) + "}",  # braces: kept as text
         f"custom-{n}",  # anything else: kept as text
         str(u)[:-1] + "g",  # not hex: kept as text
-    ][n % 7]
+        f"{u}.0{n}",  # a count with a leading zero: kept as text
+    ][n % 9]
 
 
 def test_pack_and_unpack_give_back_every_string() -> None:
-    values = [_forms(n) for n in range(21)] + ["", None, "é" * 32, "0" * 36]
+    page = "0b6c3d1e-8f2a-4c5b-9d7e-1a2b3c4d5e6f"
+    values = [_forms(n) for n in range(27)] + ["", None, "é" * 32, "0" * 36]
+    values += [f"{page}.1", f"{page}.0", f"{page}.", f"{page}.{10**18 - 1}", f"{page}.{10**18}"]
+    values += [f"{page.upper()}.3", f"{page}.-1", f"{page}.1.2", f"{page}x1"]
     column = pa.chunked_array([pa.array(values[:9]), pa.array(values[9:])])
     times = pa.array(range(len(values)), pa.timestamp("ms"))
     table = pa.table(
@@ -73,10 +80,17 @@ def test_pack_and_unpack_give_back_every_string() -> None:
     ).slice(2)
     packed = pack(table)
     assert packed.schema.field("event_id__uuid").type == pa.uuid()
+    assert packed.schema.field("event_id__page").type == pa.uuid()
+    assert packed.schema.field("event_id__seq").type == pa.int64()
     assert packed.schema.field("event_id__hex").type == pa.binary(16)
+    assert "session_id__page" not in packed.schema.names  # only event ids are counted
     # Only the odd ones stay text; a null id is null in all three columns.
     kept = [v for v in packed.column("event_id").to_pylist() if v is not None]
     assert kept == [v for v in values[2:] if v is not None and _text_kept(v)]
+    seqs = packed.column("event_id__seq").to_pylist()
+    assert [s for s in seqs if s is not None] == [
+        int(v.rsplit(".", 1)[1]) for v in values[2:] if v is not None and _counted(v)
+    ]
     assert packed.column("event_id__uuid").null_count + packed.column("event_id__hex").null_count
     for name in ("event_id", "session_id", "visitor_id"):
         assert unpack(packed).column(name).to_pylist() == values[2:]
@@ -107,10 +121,24 @@ def test_received_at_is_stored_after_ts_and_given_back(unit: str) -> None:
     )
 
 
-def _text_kept(value: str) -> bool:
+def _text_kept(value: str, counted: bool = True) -> bool:
     canonical = len(value) == 36 and value == value.lower() and _is_uuid(value)
     plain_hex = len(value) == 32 and all(c in "0123456789abcdef" for c in value)
-    return not (canonical or plain_hex)
+    return not (canonical or plain_hex or (counted and _counted(value)))
+
+
+def _counted(value: str) -> bool:
+    """The tracker's event id form: a canonical UUID, a dot, 1 to 10^18 - 1."""
+    page, dot, n = value.partition(".")
+    return (
+        bool(dot)
+        and _text_kept(page, counted=False) is False
+        and len(page) == 36
+        and n.isascii()
+        and n.isdigit()
+        and not n.startswith("0")
+        and len(n) <= 18
+    )
 
 
 def _is_uuid(value: str) -> bool:
@@ -186,6 +214,8 @@ def test_archived_ids_read_back_exactly(tiers: Tiers) -> None:
         assert column.physical_type == "FIXED_LEN_BYTE_ARRAY"
         assert str(column.logical_type) == "UUID"
         text = parquet.read(columns=["event_id"]).column("event_id").to_pylist()
+        pages = parquet.read(columns=["event_id__page"]).column(0)
+        assert 0 < pages.null_count < len(pages)
     assert all(v is None or _text_kept(v) for v in text)
     assert any(v is None for v in text)
 
@@ -263,3 +293,53 @@ def test_files_written_with_text_ids_stay_readable(tiers: Tiers) -> None:
     victim = next(r[2] for r in warm if r[4].date() == FIRST)
     cold.erase_subject(SITE, [victim], [])
     assert _cold_rows(cold, store) == [r for r in warm if r[2] != victim]
+
+
+def _write_format_2(cold: ColdStore, store: DuckDBStore, day: date) -> ColdFile:
+    """A part as format 2 wrote it: ids packed, but event ids of the tracker's form kept
+    as text (no ``event_id__page`` / ``event_id__seq``)."""
+    lo = datetime.combine(day, datetime.min.time())
+    rows = pa.Table.from_batches(
+        list(
+            store.stream(
+                "SELECT * FROM events WHERE site_id = $s AND ts >= $lo AND ts < $hi",
+                {"s": SITE, "lo": lo, "hi": lo + timedelta(days=1)},
+            )
+        )
+    )
+    table = pack(conform(rows))
+    ids = unpack(table).column("event_id")
+    parts = pack_id(ids, counted=False)
+    table = table.drop_columns([f"event_id{s}" for s in ("", *parts) if s] + ["event_id"])
+    table = table.drop_columns(["event_id__page", "event_id__seq"])
+    for offset, (suffix, values) in enumerate(parts.items()):
+        table = table.add_column(1 + offset, "event_id" + suffix, values)
+    rel = f"{day_path(SITE, day)}/{PART_PREFIX}{uuid.uuid4().hex}.p2.parquet"
+    full = f"{cold.root}/{rel}"
+    cold.fs.makedirs(full.rsplit("/", 1)[0], exist_ok=True)
+    with cold.fs.open(full, "wb") as fh:
+        pq.write_table(table, fh, compression="zstd")
+    entry = ColdFile(rel, SITE, day, table.num_rows, int(cold.fs.size(full)))
+    store.commit_archive(entry, ids.combine_chunks())
+    return entry
+
+
+def test_files_of_format_2_stay_readable(tiers: Tiers) -> None:
+    store, cold = tiers.store, tiers.cold
+    warm = store.query(f"SELECT {COLUMNS} FROM events {ORDER}")
+    old = _write_format_2(cold, store, FIRST)
+    with cold.fs.open(cold.location(old.path), "rb") as fh:
+        names = pq.read_schema(fh).names
+    assert "event_id__uuid" in names and "event_id__page" not in names
+    Archiver(store, cold, WARM_DAYS).run()
+    suffixes = {f.path.rsplit("-", 1)[1].split(".", 1)[1] for f in cold.manifest.cold_files(SITE)}
+    assert suffixes == {"p2.parquet", "p3.parquet"}
+    # Queries, export and erasure read both formats; erasure rewrites in format 3.
+    assert _cold_rows(cold, store) == warm
+    visitors = sorted({r[2] for r in warm})
+    exported = cold.export_subject(SITE, visitors, [])
+    assert sorted(r["event_id"] for r in exported) == [r[0] for r in warm]
+    victim = next(r[2] for r in warm if r[4].date() == FIRST)
+    cold.erase_subject(SITE, [victim], [])
+    assert _cold_rows(cold, store) == [r for r in warm if r[2] != victim]
+    assert not any(f.path.endswith(".p2.parquet") for f in cold.manifest.cold_files(SITE))

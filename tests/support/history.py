@@ -86,6 +86,16 @@ def history(
                 )
                 t += rng.randint(5_000, 40_000)
         day += timedelta(days=1)
+    # The tracker's event ids: the page load's random UUID and a count (one page load per
+    # session here). The UUIDs come from the global generator: two histories differ.
+    pages: dict[str, tuple[str, int]] = {}
+    for event in events:
+        page, count = pages.get(event.session_id) or (
+            str(uuid.UUID(int=random.getrandbits(128), version=4)),
+            0,
+        )
+        pages[event.session_id] = (page, count + 1)
+        event.event_id = f"{page}.{count + 1}"
     return events
 
 
@@ -108,7 +118,6 @@ def _event(
 ) -> Event:
     return Event(
         event_type=kind,
-        event_id=str(uuid.UUID(int=random.getrandbits(128), version=4)),
         timestamp=t,
         session_id=session,
         visitor_id=visitor,

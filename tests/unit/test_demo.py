@@ -89,7 +89,9 @@ def test_every_event_is_valid_for_the_collector(events: list[dict[str, Any]]) ->
 
 def test_every_event_carries_the_tracker_context(events: list[dict[str, Any]]) -> None:
     for event in events:
-        assert uuid.UUID(event["eventId"]).version == 4
+        # the tracker's form: the page load's UUID and the event's number on that page
+        page, count = event["eventId"].split(".")
+        assert uuid.UUID(page).version == 4 and int(count) >= 1
         for key in ("sessionId", "visitorId", "userAgent", "screenResolution", "viewport"):
             assert event[key], key
         assert event["deviceType"] in {"desktop", "mobile", "tablet"}
@@ -98,6 +100,8 @@ def test_every_event_carries_the_tracker_context(events: list[dict[str, Any]]) -
         assert event["pageTitle"]
         assert "referrer" in event
     assert len({e["eventId"] for e in events}) == len(events)
+    pages = {e["eventId"].split(".")[0] for e in events}
+    assert len(events) > 2 * len(pages)  # a page load's events share its UUID
 
 
 def test_requests_hold_one_session_in_time_order(month: list[DemoRequest]) -> None:

@@ -8,6 +8,7 @@ each step; both are exported on /metrics.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from time import perf_counter
@@ -47,6 +48,15 @@ class RequestContext:
     #: The tracker's clock when it sent the request (metadata.sentAt), if given.
     sent_at: int | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    #: Ids the server gives events that came without one: this request's random UUID and
+    #: a count, ``<uuid>.<n>``, the form the tracker uses (compact when archived).
+    id_prefix: str = ""
+    ids_given: int = 0
+
+    def new_event_id(self) -> str:
+        self.id_prefix = self.id_prefix or f"{uuid.uuid4()}."
+        self.ids_given += 1
+        return f"{self.id_prefix}{self.ids_given}"
 
 
 Step = Callable[[Event, RequestContext], "Event | Drop"]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 from sightline.events import Event
 from sightline.pipeline import Drop, RequestContext
 
@@ -15,7 +13,7 @@ def fill_defaults(event: Event, ctx: RequestContext) -> Event | Drop:
     event.country = event.region = event.city = ""
     event.referrer_source = event.channel = ""
     if not event.event_id:
-        event.event_id = str(uuid.uuid4())
+        event.event_id = ctx.new_event_id()
     if not event.timestamp:
         event.timestamp = ctx.received_at
     if not event.user_agent:

@@ -31,37 +31,65 @@ class ColdSource(Protocol):
     ) -> exp.Expr | None: ...
 
 
-#: Id columns a packed file (:data:`PACKED_SUFFIX`) stores as 16 bytes where it can: the
-#: canonical lowercase UUID form in ``<name>__uuid`` (Parquet UUID), 32 lowercase hex
-#: digits in ``<name>__hex`` (FIXED_LEN_BYTE_ARRAY(16)); any other value (uppercase,
-#: empty, anything else) stays in ``<name>`` as text. Exactly one of the three is set
-#: for a non-null id; all three are null for a null one.
+#: Id columns a packed file stores as 16 bytes where it can: the canonical lowercase UUID
+#: form in ``<name>__uuid`` (Parquet UUID), 32 lowercase hex digits in ``<name>__hex``
+#: (FIXED_LEN_BYTE_ARRAY(16)); any other value (uppercase, empty, anything else) stays in
+#: ``<name>`` as text. Exactly one form is set for a non-null id; all are null for a
+#: null one.
 PACKED_IDS = ("event_id", "session_id")
 UUID_SUFFIX = "__uuid"
 HEX_SUFFIX = "__hex"
+#: Since format 3, an event id of the tracker's form ``<canonical UUID>.<n>`` (the page
+#: load's UUID and the event's number on that page, 1 to 10^18 - 1, no leading zero) is
+#: stored as the UUID in ``event_id__page`` and n in ``event_id__seq``: a page's events
+#: lie together, so the UUID repeats and the numbers count up by one.
+COUNTED_IDS = ("event_id",)
+PAGE_SUFFIX = "__page"
+SEQ_SUFFIX = "__seq"
 #: In a packed file whose times are whole milliseconds, ``received_at`` is stored as its
 #: distance from ``ts`` in milliseconds (small, often 0) and the ``received_at`` column is
 #: null; otherwise this column is null and ``received_at`` holds the time.
 RECEIVED_LAG = "received_at__lag_ms"
-#: How packed files are named (``part-<uuid>.p2.parquet``); other parts hold ids as text.
-PACKED_SUFFIX = ".p2.parquet"
+#: How each format's files are named (``part-<uuid><suffix>``), newest first: 3 adds
+#: counted event ids to 2; format 0 (``part-<uuid>.parquet``) holds ids as text.
+FORMAT_SUFFIXES = {3: ".p3.parquet", 2: ".p2.parquet"}
+#: The format the archiver writes.
+FORMAT = 3
+PACKED_SUFFIX = FORMAT_SUFFIXES[FORMAT]
 
 
-def is_packed(location: str) -> bool:
-    return location.endswith(PACKED_SUFFIX)
+def file_format(location: str) -> int:
+    """The format of a part, from its name."""
+    return next((v for v, suffix in FORMAT_SUFFIXES.items() if location.endswith(suffix)), 0)
 
 
-def unpacked_id(name: str) -> exp.Expr:
+def id_suffixes(name: str, fmt: int = FORMAT) -> tuple[str, ...]:
+    """The suffixes of the columns id ``name`` is stored in, in a file of format ``fmt``
+    (the text column's is "")."""
+    if fmt < 2 or name not in PACKED_IDS:
+        return ("",)
+    counted = (PAGE_SUFFIX, SEQ_SUFFIX) if fmt >= 3 and name in COUNTED_IDS else ()
+    return ("", *counted, UUID_SUFFIX, HEX_SUFFIX)
+
+
+def unpacked_id(name: str, fmt: int = FORMAT) -> exp.Expr:
     """The text of packed id column ``name``: exactly the string that was archived."""
-    return exp.func(
-        "COALESCE",
-        exp.column(name),
+    forms: list[exp.Expr] = [exp.column(name)]
+    if PAGE_SUFFIX in id_suffixes(name, fmt):
+        # (|| is NULL when either side is: rows of other forms fall through)
+        page = exp.Cast(this=exp.column(name + PAGE_SUFFIX), to=exp.DataType.build("VARCHAR"))
+        seq = exp.Cast(this=exp.column(name + SEQ_SUFFIX), to=exp.DataType.build("VARCHAR"))
+        forms.append(
+            exp.DPipe(this=exp.DPipe(this=page, expression=exp.Literal.string(".")), expression=seq)
+        )
+    forms += [
         exp.Cast(this=exp.column(name + UUID_SUFFIX), to=exp.DataType.build("VARCHAR")),
         exp.Lower(this=exp.Hex(this=exp.column(name + HEX_SUFFIX))),
-    )
+    ]
+    return exp.func("COALESCE", *forms)
 
 
-def _read(locations: Sequence[str], packed: bool) -> exp.Select:
+def _read(locations: Sequence[str], fmt: int) -> exp.Select:
     files = exp.Array(expressions=[exp.Literal.string(loc) for loc in locations])
     # union_by_name: files written before a column was added to events lack it (NULL).
     by_name = exp.EQ(this=exp.column("union_by_name"), expression=exp.true())
@@ -69,12 +97,12 @@ def _read(locations: Sequence[str], packed: bool) -> exp.Select:
     properties = exp.alias_(
         exp.Cast(this=exp.column("properties"), to=exp.DataType.build("JSON")), "properties"
     )
-    if not packed:
+    if fmt < 2:
         return exp.select(exp.Star(replace=[properties])).from_(exp.Table(this=read))
-    parts = [exp.column(n + s) for n in PACKED_IDS for s in ("", UUID_SUFFIX, HEX_SUFFIX)]
+    parts = [exp.column(n + s) for n in PACKED_IDS for s in id_suffixes(n, fmt)]
     parts += [exp.column("received_at"), exp.column(RECEIVED_LAG)]
     star = exp.Star(except_=parts, replace=[properties])
-    ids = [exp.alias_(unpacked_id(name), name) for name in PACKED_IDS]
+    ids = [exp.alias_(unpacked_id(name, fmt), name) for name in PACKED_IDS]
     lag = exp.Anonymous(this="to_milliseconds", expressions=[exp.column(RECEIVED_LAG)])
     received = exp.func(
         "COALESCE", exp.column("received_at"), exp.Add(this=exp.column("ts"), expression=lag)
@@ -85,18 +113,14 @@ def _read(locations: Sequence[str], packed: bool) -> exp.Select:
 def cold_select(locations: Sequence[str]) -> exp.Query:
     """Archived events from these Parquet files, typed as the warm ``events`` table (packed
     ids given back as the text that was archived)."""
-    packed = [loc for loc in locations if is_packed(loc)]
-    plain = [loc for loc in locations if not is_packed(loc)]
-    if not packed:
-        return _read(plain, packed=False)
-    if not plain:
-        return _read(packed, packed=True)
-    return exp.Union(
-        this=_read(packed, packed=True),
-        expression=_read(plain, packed=False),
-        distinct=False,
-        by_name=True,
-    )
+    by_format: dict[int, list[str]] = {}
+    for loc in locations:
+        by_format.setdefault(file_format(loc), []).append(loc)
+    reads: list[exp.Query] = [_read(locs, fmt) for fmt, locs in sorted(by_format.items())]
+    query = reads[0]
+    for read in reads[1:]:
+        query = exp.Union(this=query, expression=read, distinct=False, by_name=True)
+    return query
 
 
 def _conjuncts(condition: exp.Expr | None) -> list[exp.Expr]:

@@ -1,13 +1,14 @@
 """The cold tier: archived events as Parquet files, by site and UTC day, in a directory or
 on S3 (through fsspec; s3fs for ``s3://``).
 
-Layout: ``<location>/site=<site id>/day=<YYYY-MM-DD>/part-<uuid>.p2.parquet``, zstd,
+Layout: ``<location>/site=<site id>/day=<YYYY-MM-DD>/part-<uuid>.p3.parquet``, zstd,
 sessions in the order of their first event and each session's events by time, the warm
 ``events`` columns with the same names (see :data:`COLD_SCHEMA`), except that ids are
 packed (event and session ids: 16 bytes where the text is a canonical UUID or 32 hex
-digits, see :func:`pack`)
-and ``received_at`` is stored as milliseconds after ``ts``. Parts written before packing
-(``part-<uuid>.parquet``, ids as text) are read as they are. Every reader gives back the
+digits; the tracker's event ids ``<UUID>.<n>`` as the UUID and n; see :func:`pack`) and
+``received_at`` is stored as milliseconds after ``ts``. Parts of earlier formats
+(``part-<uuid>.parquet``, ids as text; ``.p2.parquet``, without counted event ids) are
+read as they are. Every reader gives back the
 warm form (:func:`read_cold`, :func:`sightline.query.tiers.cold_select`). A day may have
 several parts (events that arrive for a day after it was archived are archived later in
 a part of their own).
@@ -41,12 +42,16 @@ import pyarrow.parquet as pq
 from sqlglot import exp
 
 from sightline.query.tiers import (
+    COUNTED_IDS,
     HEX_SUFFIX,
     PACKED_IDS,
     PACKED_SUFFIX,
+    PAGE_SUFFIX,
     RECEIVED_LAG,
+    SEQ_SUFFIX,
     UUID_SUFFIX,
     cold_select,
+    id_suffixes,
 )
 
 if TYPE_CHECKING:
@@ -108,23 +113,27 @@ _TIMES = ("ts", "received_at")
 #: Columns written without a dictionary: unique per row, or (a session's id, sorted
 #: together) repeated in runs that zstd takes better than dictionary indices.
 _PLAIN = tuple(
-    f"{name}{suffix}" for name in ("event_id", "session_id") for suffix in (UUID_SUFFIX, HEX_SUFFIX)
+    f"{name}{suffix}"
+    for name in ("event_id", "session_id")
+    for suffix in (UUID_SUFFIX, HEX_SUFFIX, PAGE_SUFFIX)
 )
 #: The packed id columns.
-_ID_PARTS = [f"{name}{suffix}" for name in PACKED_IDS for suffix in ("", UUID_SUFFIX, HEX_SUFFIX)]
+_ID_PARTS = [f"{name}{suffix}" for name in PACKED_IDS for suffix in id_suffixes(name)]
 #: Visitor ids get a dictionary when a file has fewer distinct visitors than this share
 #: of its sessions (visitors with several sessions a day); else, like session ids, they
 #: are stored in place, in runs.
 VISITOR_DICTIONARY_SHARE = 0.8
 #: Integer columns whose neighbouring values are close (times within a session, seconds
 #: into it): delta-encoded, which also keeps them out of the dictionary.
-_DELTA = ("ts", "received_at", RECEIVED_LAG, "session_duration")
+_DELTA = ("ts", "received_at", RECEIVED_LAG, "session_duration", "event_id" + SEQ_SUFFIX)
 #: Sort order inside a file: sessions by their first event, then a session's events by
 #: time, so a session's repeated values (visitor, device, place, campaign) compress to
 #: runs and neighbouring timestamps differ by little (``_session_start`` is computed).
 SORT_KEYS = ("_session_start", "session_id", "ts", "event_id")
 _UUID_PATTERN = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 _HEX_PATTERN = "^[0-9a-f]{32}$"
+#: The tracker's event ids: its page load's UUID and the event's number on the page.
+_COUNTED_PATTERN = _UUID_PATTERN[:-1] + r"\.[1-9][0-9]{0,17}$"
 #: ASCII code -> nibble value for the characters 0-9 and a-f.
 _NIBBLE = np.zeros(256, dtype=np.uint8)
 _NIBBLE[np.frombuffer(b"0123456789abcdef", dtype=np.uint8)] = np.arange(16, dtype=np.uint8)
@@ -230,22 +239,40 @@ def _bytes_to_hex(values: pa.Array, dashes: bool) -> pa.Array:
     return pc.if_else(pc.is_valid(storage), text, pa.scalar(None, pa.string()))
 
 
-def pack_id(column: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
-    """(text, uuid, hex) columns of a string id column: canonical lowercase UUIDs as
-    Parquet UUIDs, 32 lowercase hex digits as 16 bytes, anything else as it was."""
+def pack_id(column: pa.ChunkedArray | pa.Array, counted: bool = False) -> dict[str, pa.Array]:
+    """The stored columns of a string id column, by suffix (:func:`id_suffixes`):
+    canonical lowercase UUIDs as Parquet UUIDs, 32 lowercase hex digits as 16 bytes, with
+    ``counted`` ``<UUID>.<n>`` as the UUID and n, and anything else as it was."""
     text = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     text = text.cast(pa.string())
     is_uuid = pc.fill_null(pc.match_substring_regex(text, _UUID_PATTERN), False)
     is_hex = pc.fill_null(pc.match_substring_regex(text, _HEX_PATTERN), False)
+    is_counted = pa.repeat(False, len(text))
+    if counted:
+        is_counted = pc.fill_null(pc.match_substring_regex(text, _COUNTED_PATTERN), False)
     zeros = pa.scalar("0" * 32, pa.string())
-    digits = pc.if_else(is_uuid, pc.replace_substring(text, "-", ""), zeros)
+    uuid_text = pc.if_else(is_counted, pc.utf8_slice_codeunits(text, 0, 36), text)
+    digits = pc.if_else(
+        pc.or_(is_uuid, is_counted), pc.replace_substring(uuid_text, "-", ""), zeros
+    )
     # Every value is now 32 characters long, so they lie back to back in the data buffer.
     raw = _hex_to_bytes(pc.if_else(is_hex, text, digits))
     null = pa.scalar(None, pa.binary(16))
-    uuids = pa.ExtensionArray.from_storage(pa.uuid(), pc.if_else(is_uuid, raw, null))
-    hexes = pc.if_else(is_hex, raw, null)
-    rest = pc.if_else(pc.or_(is_uuid, is_hex), pa.scalar(None, pa.string()), text)
-    return rest, uuids, hexes
+
+    def as_uuid(mask: pa.Array) -> pa.Array:
+        return pa.ExtensionArray.from_storage(pa.uuid(), pc.if_else(mask, raw, null))
+
+    packed = pc.or_(pc.or_(is_uuid, is_hex), is_counted)
+    parts = {"": pc.if_else(packed, pa.scalar(None, pa.string()), text)}
+    if counted:
+        number = pc.if_else(is_counted, pc.utf8_slice_codeunits(text, 37), pa.scalar("0"))
+        parts[PAGE_SUFFIX] = as_uuid(is_counted)
+        parts[SEQ_SUFFIX] = pc.if_else(
+            is_counted, number.cast(pa.int64()), pa.scalar(None, pa.int64())
+        )
+    parts[UUID_SUFFIX] = as_uuid(is_uuid)
+    parts[HEX_SUFFIX] = pc.if_else(is_hex, raw, null)
+    return parts
 
 
 def unpack(table: pa.Table) -> pa.Table:
@@ -254,13 +281,18 @@ def unpack(table: pa.Table) -> pa.Table:
     for name in PACKED_IDS:
         if name + UUID_SUFFIX not in table.column_names:
             continue
-        text = table.column(name).combine_chunks().cast(pa.string())
-        uuids = _bytes_to_hex(table.column(name + UUID_SUFFIX).combine_chunks(), dashes=True)
-        hexes = _bytes_to_hex(table.column(name + HEX_SUFFIX).combine_chunks(), dashes=False)
-        ids = pc.coalesce(text, uuids, hexes)
+        forms = [table.column(name).combine_chunks().cast(pa.string())]
+        if name + PAGE_SUFFIX in table.column_names:
+            pages = table.column(name + PAGE_SUFFIX).combine_chunks()
+            seqs = table.column(name + SEQ_SUFFIX).combine_chunks().cast(pa.string())
+            page_text = _bytes_to_hex(pages, dashes=True)
+            forms.append(pc.binary_join_element_wise(page_text, seqs, "."))
+        forms.append(_bytes_to_hex(table.column(name + UUID_SUFFIX).combine_chunks(), dashes=True))
+        forms.append(_bytes_to_hex(table.column(name + HEX_SUFFIX).combine_chunks(), dashes=False))
         at = table.column_names.index(name)
-        table = table.set_column(at, name, ids)
-        table = table.drop_columns([name + UUID_SUFFIX, name + HEX_SUFFIX])
+        table = table.set_column(at, name, pc.coalesce(*forms))
+        parts = [name + suffix for suffix in id_suffixes(name) if suffix]
+        table = table.drop_columns([p for p in parts if p in table.column_names])
     if RECEIVED_LAG in table.column_names:
         lag = table.column(RECEIVED_LAG)
         if lag.null_count < len(lag):
@@ -275,14 +307,15 @@ def unpack(table: pa.Table) -> pa.Table:
 
 
 def pack(table: pa.Table) -> pa.Table:
-    """The stored form of conformed rows: each of :data:`PACKED_IDS` as its three columns,
-    and ``received_at`` as milliseconds after ``ts`` when both are whole milliseconds."""
+    """The stored form of conformed rows: each of :data:`PACKED_IDS` as its columns
+    (:func:`id_suffixes`), and ``received_at`` as milliseconds after ``ts`` when both are
+    whole milliseconds."""
     for name in PACKED_IDS:
-        rest, uuids, hexes = pack_id(table.column(name))
+        parts = pack_id(table.column(name), counted=name in COUNTED_IDS)
         at = table.column_names.index(name)
-        table = table.set_column(at, name, rest)
-        table = table.add_column(at + 1, name + UUID_SUFFIX, uuids)
-        table = table.add_column(at + 2, name + HEX_SUFFIX, hexes)
+        table = table.set_column(at, name, parts.pop(""))
+        for offset, (suffix, values) in enumerate(parts.items(), start=1):
+            table = table.add_column(at + offset, name + suffix, values)
     ts, received = table.column("ts"), table.column("received_at")
     lag = pa.nulls(table.num_rows, pa.int64())
     if ts.type == received.type == pa.timestamp("ms") and received.null_count == 0:
@@ -300,7 +333,7 @@ def read_cold(source: Any, columns: Sequence[str] | None = None) -> pa.Table:
     names = parquet.schema_arrow.names
     wanted = None
     if columns is not None:
-        wanted = [n for c in columns for n in (c, c + UUID_SUFFIX, c + HEX_SUFFIX) if n in names]
+        wanted = [n for c in columns for n in (c + x for x in id_suffixes(c)) if n in names]
     return unpack(parquet.read(columns=wanted))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import uuid
 from pathlib import Path
 
 import msgspec
@@ -216,3 +217,22 @@ def test_pipeline_mechanics_for_single_and_multi_event_requests(
     assert pipeline.site_drops == {("site-1", "drop", "last"): 1}
     timed = ["stamp", "replace", "drop"] + (["after"] if batch > 1 else [])
     assert all(pipeline.stats[name].seconds > 0 for name in timed)
+
+
+def test_events_without_an_id_get_the_request_uuid_and_a_count(
+    tmp_path: Path, make_ctx: MakeContext
+) -> None:
+    """The server's ids take the tracker's form, ``<uuid>.<n>``: one random UUID per
+    request, so they are unique and archive compactly; a client's own id is kept."""
+    pipeline = build_pipeline(settings(tmp_path))
+    first, second = make_ctx(), make_ctx()
+    batch = [page_view(event_id=""), page_view(event_id="mine"), page_view(event_id="")]
+    kept, _ = pipeline.process(list(enumerate(batch)), first)
+    again, _ = pipeline.process([(0, page_view(event_id=""))], second)
+    ids = [e.event_id for e in kept + again]
+    assert ids[1] == "mine"
+    given = [ids[0], ids[2], ids[3]]
+    prefixes = [i.rsplit(".", 1)[0] for i in given]
+    assert [i.rsplit(".", 1)[1] for i in given] == ["1", "2", "1"]
+    assert prefixes[0] == prefixes[1] != prefixes[2]
+    assert all(str(uuid.UUID(p)) == p for p in prefixes)
