@@ -3,7 +3,8 @@
 Publishes return after the broker's confirm; messages are acknowledged only when told to
 (what a worker held when it went away comes back); a graceful stop hands out what was
 delivered and nothing more; poison goes to the dead-letter queue and back on replay; an
-unreachable broker means the outbox, forwarded when the broker is back.
+unreachable broker means the outbox, forwarded when the broker is back. Messages travel
+LZ4-compressed; plain msgpack (as written before) is still read.
 """
 
 from __future__ import annotations
@@ -16,11 +17,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import aio_pika
+import msgspec
+import pyarrow as pa
 import pytest
 
 from sightline.events import Event
 from sightline.transport import Delivery, TransportFull
-from sightline.transport.rabbitmq import RabbitMQTransport
+from sightline.transport.rabbitmq import QUEUE, RabbitMQTransport
 from tests.support.proxy import TcpProxy
 from tests.support.services import rabbitmq_vhost
 
@@ -108,6 +112,105 @@ def test_confirmed_publish_manual_ack_and_redelivery(url: str) -> None:
             back = receive_all(again, 80 - len(got[0].events))
             redelivered = {e.event_id for d in back for e in d.events}
             assert redelivered == {e.event_id for d in got[1:] for e in d.events}
+            for delivery in back:
+                again.ack(delivery)
+            assert again.receive(100, 0.5) is None
+        finally:
+            again.close()
+    finally:
+        collector.close()
+
+
+def _take_raw(url: str) -> aio_pika.abc.AbstractIncomingMessage:
+    """One message off the events queue as it lies there (acknowledged: it is gone)."""
+
+    async def take() -> aio_pika.abc.AbstractIncomingMessage:
+        async with await aio_pika.connect(url) as connection:
+            channel = await connection.channel()
+            queue = await channel.get_queue(QUEUE, ensure=True)
+            message = await queue.get(no_ack=True, timeout=5)
+            assert message is not None
+            return message
+
+    return asyncio.run(take())
+
+
+def _put_raw(url: str, body: bytes, **properties: Any) -> None:
+    async def put() -> None:
+        async with await aio_pika.connect(url) as connection:
+            channel = await connection.channel(publisher_confirms=True)
+            await channel.default_exchange.publish(
+                aio_pika.Message(
+                    body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT, **properties
+                ),
+                routing_key=QUEUE,
+            )
+
+    asyncio.run(put())
+
+
+def test_messages_travel_compressed_and_plain_ones_are_still_read(url: str) -> None:
+    collector = make(url, consumer=False)
+    try:
+        batch = events(40)
+        publish_each(collector, [batch])
+        raw = _take_raw(url)
+        assert raw.content_encoding == "lz4"
+        assert raw.headers["n"] == 40
+        plain = pa.Codec("lz4").decompress(
+            raw.body, decompressed_size=raw.headers["z"], asbytes=True
+        )
+        assert len(raw.body) * 3 < len(plain)  # similar events compress well
+        assert [e.event_id for e in msgspec.msgpack.decode(plain, type=list[Event])] == [
+            e.event_id for e in batch
+        ]
+    finally:
+        collector.close()
+    # A message written before compression (plain msgpack) is read as it is; a body that
+    # is not what its headers say is dead-lettered, and the good one after it delivered.
+    old = events(3, tag="old-")
+    _put_raw(url, msgspec.msgpack.encode(old), headers={"n": 3})
+    _put_raw(url, b"not lz4", content_encoding="lz4", headers={"n": 2, "z": 100})
+    _put_raw(url, raw.body, content_encoding="lz4", headers={"n": 40, "z": 10**9})
+    after = events(2, tag="after-")
+    _put_raw(url, msgspec.msgpack.encode(after), headers={"n": 2})
+    worker = make(url, publisher=False)
+    try:
+        got = receive_all(worker, 5)
+        assert sorted(e.event_id for d in got for e in d.events) == sorted(
+            e.event_id for e in old + after
+        )
+        for delivery in got:
+            worker.ack(delivery)
+        deadline = time.monotonic() + 10
+        dead = worker.dead_letters()
+        while len(dead) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            dead = worker.dead_letters()
+        assert sorted(d.events for d in dead) == [2, 40]
+    finally:
+        worker.close()
+
+
+def test_acks_settle_exactly_the_acknowledged_messages(url: str) -> None:
+    """A delivery that holds the oldest unsettled messages is acknowledged with one
+    frame (multiple); acknowledging out of order settles only those messages."""
+    collector = make(url, consumer=False)
+    worker = make(url, publisher=False)
+    try:
+        batches = [events(10, tag=f"m{n}-") for n in range(5)]
+        publish_each(collector, batches)
+        time.sleep(0.3)  # all five delivered to the worker
+        first, second, third = (worker.receive(10, 2.0) for _ in range(3))
+        assert first and second and third
+        worker.ack(second)  # out of order: this message alone
+        worker.ack(first)  # now the oldest: one frame settles it
+        worker.close()  # went away holding the third and the two after it
+        again = make(url, publisher=False)
+        try:
+            back = receive_all(again, 30)
+            got = sorted(e.event_id for d in back for e in d.events)
+            assert got == sorted(e.event_id for b in batches[2:] for e in b)
             for delivery in back:
                 again.ack(delivery)
             assert again.receive(100, 0.5) is None

@@ -6,6 +6,8 @@ import json
 
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sightline.events import (
     BUILTIN_EVENT_TYPES,
@@ -15,6 +17,7 @@ from sightline.events import (
     decode_request,
     event_json_schema,
     limits,
+    schema,
 )
 
 SEED_TYPES = [
@@ -154,6 +157,42 @@ def test_property_limits() -> None:
             decode_event(encode({"eventType": "signup", "properties": props}))
     ok = {"a": {"b": [1, 2, "x"]}, "c": {"d": {"e": 1}}}
     assert decode_event(encode({"eventType": "signup", "properties": ok})).properties == ok
+
+
+# Values around every limit: keys and strings near their longest, containers near their
+# longest and deepest, dicts near the most keys.
+_keys = st.one_of(
+    st.sampled_from(["a", "b", "c"]),
+    st.sampled_from(["k" * (limits.MAX_PROPERTY_KEY_LENGTH + d) for d in (0, 1)]),
+)
+_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.sampled_from(["v" * (limits.MAX_PROPERTY_STRING_LENGTH + d) for d in (0, 1)]),
+    st.text(max_size=3),
+)
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=limits.MAX_PROPERTY_ARRAY_LENGTH + 2),
+        st.dictionaries(_keys, inner, max_size=limits.MAX_PROPERTIES // 2 + 1),
+    ),
+    max_leaves=limits.MAX_PROPERTIES + 8,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.dictionaries(_keys, _values, max_size=limits.MAX_PROPERTIES // 2 + 1))
+def test_the_fast_property_check_agrees_with_the_explaining_one(props: dict) -> None:
+    """Properties are checked without building paths; the walk that names the path runs
+    only for properties over a limit, and must then find one."""
+    try:
+        schema._explain_limits(props)
+        explained = True
+    except InvalidEvent:
+        explained = False
+    assert schema._within_limits(props) is explained
 
 
 def test_typed_properties_keep_extra_keys() -> None:

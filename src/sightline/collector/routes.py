@@ -17,7 +17,15 @@ from starlette.routing import Route
 
 from sightline.collector import experiments as experiment_config
 from sightline.errors import ApiError, error_response, json_response
-from sightline.events import InvalidEvent, decode_event, decode_request, limits
+from sightline.events import (
+    Event,
+    InvalidEvent,
+    decode_event,
+    decode_request,
+    decode_whole_request,
+    limits,
+    validate_event,
+)
 from sightline.pipeline import RequestContext
 from sightline.transport import TransportFull
 
@@ -88,8 +96,11 @@ async def _accept(
     if request.headers.get("content-encoding", "identity").lower() not in ("identity", ""):
         raise ApiError(415, "unsupported_encoding", "compressed bodies are not accepted")
     body = await _read_body(request)
+    # Usually every event decodes: one pass over the body. Otherwise the body is decoded
+    # again with its events left raw, so each bad one is named by its index.
+    whole = decode_whole_request(body)
     try:
-        envelope = decode_request(body)
+        envelope = whole if whole is not None else decode_request(body)
     except msgspec.ValidationError as exc:
         raise ApiError(
             400, "invalid_body", f"the request body does not match the schema: {exc}"
@@ -121,9 +132,14 @@ async def _accept(
 
     rejected: list[dict[str, Any]] = []
     decoded: list[tuple[int, Event]] = []
-    for index, raw in enumerate(envelope.events):
+    items: list[Event | msgspec.Raw] = list(envelope.events)
+    for index, item in enumerate(items):
         try:
-            decoded.append((index, decode_event(raw)))
+            if isinstance(item, Event):
+                validate_event(item)
+                decoded.append((index, item))
+            else:
+                decoded.append((index, decode_event(item)))
         except InvalidEvent as exc:
             rejected.append({"index": index, "error": str(exc)})
             runtime.metrics.rejected.labels("invalid_event").inc()

@@ -7,6 +7,7 @@ from sightline.events.schema import (
     Metadata,
     decode_event,
     decode_request,
+    decode_whole_request,
     event_json_schema,
     validate_event,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "Metadata",
     "decode_event",
     "decode_request",
+    "decode_whole_request",
     "event_json_schema",
     "is_valid_event_type",
     "validate_event",

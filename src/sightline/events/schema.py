@@ -99,6 +99,14 @@ class CollectRequest(msgspec.Struct, rename="camel"):
     metadata: Metadata = msgspec.field(default_factory=Metadata)
 
 
+class DecodedCollectRequest(msgspec.Struct, rename="camel"):
+    """A collect body whose events all decoded (:func:`decode_whole_request`)."""
+
+    events: list[Event]
+    site_key: Annotated[str, msgspec.Meta(max_length=limits.MAX_SITE_KEY_LENGTH)] = ""
+    metadata: Metadata = msgspec.field(default_factory=Metadata)
+
+
 # -- typed properties --------------------------------------------------------------------
 
 
@@ -163,6 +171,19 @@ def decode_request(body: bytes) -> CollectRequest:
     return _request_decoder.decode(body)
 
 
+_whole_request_decoder = msgspec.json.Decoder(DecodedCollectRequest)
+
+
+def decode_whole_request(body: bytes) -> DecodedCollectRequest | None:
+    """The body with every event decoded in one pass (each still needs
+    :func:`validate_event`), or None when any part fails to decode: then
+    :func:`decode_request` and :func:`decode_event` say which, event by event."""
+    try:
+        return _whole_request_decoder.decode(body)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+
+
 def decode_event(raw: bytes | msgspec.Raw) -> Event:
     """Decode and validate one event; raises ``InvalidEvent`` with a precise reason."""
     try:
@@ -197,6 +218,51 @@ def validate_event(event: Event) -> None:
 
 
 def _check_properties(properties: dict[str, Any]) -> None:
+    """Raise InvalidEvent when ``properties`` break a limit. The common case, properties
+    within every limit, is decided without building the paths the messages need."""
+    if not _within_limits(properties):
+        _explain_limits(properties)
+
+
+_MAX_DEPTH = limits.MAX_PROPERTY_DEPTH
+_MAX_PROPERTIES = limits.MAX_PROPERTIES
+_MAX_KEY = limits.MAX_PROPERTY_KEY_LENGTH
+_MAX_ARRAY = limits.MAX_PROPERTY_ARRAY_LENGTH
+_MAX_STRING = limits.MAX_PROPERTY_STRING_LENGTH
+
+
+def _within_limits(properties: dict[str, Any]) -> bool:
+    """Whether ``properties`` keep every limit that :func:`_explain_limits` checks."""
+    count = 0
+    # (containers still to look into, with their depth: properties itself is depth 1)
+    pending: list[tuple[Any, int]] = [(properties, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if depth > _MAX_DEPTH:
+            return False
+        if isinstance(value, dict):
+            count += len(value)
+            if count > _MAX_PROPERTIES:
+                return False
+            for key in value:
+                if len(key) > _MAX_KEY:
+                    return False
+            items = value.values()
+        else:
+            if len(value) > _MAX_ARRAY:
+                return False
+            items = value
+        for item in items:
+            if isinstance(item, str):
+                if len(item) > _MAX_STRING:
+                    return False
+            elif isinstance(item, dict | list):
+                pending.append((item, depth + 1))
+    return True
+
+
+def _explain_limits(properties: dict[str, Any]) -> None:
+    """Raise InvalidEvent for the first limit ``properties`` break, with its path."""
     count = 0
 
     def walk(value: Any, path: str, depth: int) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from time import perf_counter
 from time import time as wall_clock
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sightline.events import Event
 
@@ -52,6 +52,8 @@ class RequestContext:
     #: a count, ``<uuid>.<n>``, the form the tracker uses (compact when archived).
     id_prefix: str = ""
     ids_given: int = 0
+    #: What a step works out once per request, not per event (by the step's own key).
+    memo: dict[str, Any] = field(default_factory=dict)
 
     def new_event_id(self) -> str:
         self.id_prefix = self.id_prefix or f"{uuid.uuid4()}."

@@ -346,6 +346,10 @@ class Scrubber:
             event.utm_content = scrub_text(event.utm_content)
         if event.properties:
             self.scrub_properties(event.properties)
+        # The raw user agent goes no further than the collector: the earlier steps read
+        # device, OS and browser from it and made the visitor hash with it. (It is also a
+        # fifth of an event's bytes on the way to the store.)
+        event.user_agent = ""
         return event
 
     __call__ = scrub_event

@@ -23,6 +23,7 @@ Every drop is counted per step and reason on /metrics (``sightline_events_droppe
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from sightline.events import Event
@@ -52,6 +53,18 @@ def effective_consent(event: Event) -> str:
     return GRANTED if event.visitor_id else UNKNOWN
 
 
+_SIGNAL = "consent.signal"
+
+
+def _privacy_signal(headers: Mapping[str, str]) -> Drop | None:
+    """The drop a request's Sec-GPC or DNT header asks for, if any."""
+    if headers.get("sec-gpc", "").strip() == "1":
+        return GLOBAL_PRIVACY_CONTROL
+    if headers.get("dnt", "").strip() == "1":
+        return DO_NOT_TRACK
+    return None
+
+
 class ConsentGate:
     """The ``consent`` step."""
 
@@ -64,11 +77,12 @@ class ConsentGate:
 
     def check_consent(self, event: Event, ctx: RequestContext) -> Event | Drop:
         if self.honour_privacy_signals:
-            headers = ctx.headers
-            if headers.get("sec-gpc", "").strip() == "1":
-                return GLOBAL_PRIVACY_CONTROL
-            if headers.get("dnt", "").strip() == "1":
-                return DO_NOT_TRACK
+            # (the request's headers are read once, for its first event)
+            if _SIGNAL not in ctx.memo:
+                ctx.memo[_SIGNAL] = _privacy_signal(ctx.headers)
+            signal: Drop | None = ctx.memo[_SIGNAL]
+            if signal is not None:
+                return signal
         consent = effective_consent(event)
         if consent == DENIED:
             return CONSENT_DENIED

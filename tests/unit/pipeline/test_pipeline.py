@@ -70,6 +70,7 @@ def test_an_event_comes_out_enriched(tmp_path: Path, geo_db: Path, make_ctx: Mak
     assert event.page_url.endswith("token=[redacted]")
     assert event.properties == {"productId": "p-1", "email": "[redacted]"}
     assert (event.site_id, event.server_timestamp) == ("site-1", NOW)
+    assert event.user_agent == ""  # read, then left behind: it goes no further
 
 
 @pytest.mark.parametrize("anonymize_ip", ["off", "prefix"])
