@@ -64,6 +64,11 @@ class Settings(msgspec.Struct, kw_only=True):
     worker_consumers: int = 2
     #: Messages a RabbitMQ consumer may hold unacknowledged (its prefetch).
     rabbitmq_prefetch: int = 200
+    #: Milliseconds a busy RabbitMQ collector waits for more requests before publishing
+    #: (busy: its last message carried several requests), so each message carries more
+    #: events: less CPU per event for the broker and both clients, a little more
+    #: acknowledge latency under load (0: publish at once).
+    rabbitmq_linger_ms: float = 5
     #: Seconds a Redis stream entry may stay unacknowledged before another consumer
     #: claims it (its consumer is presumed dead).
     redis_claim_idle_seconds: float = 60

@@ -12,6 +12,7 @@ from sightline.transport.rabbitmq import (
     MERGE_MAX_EVENTS,
     _merge_arrays,
     _merge_groups,
+    should_linger,
 )
 
 
@@ -43,3 +44,14 @@ def test_groups_stay_within_a_messages_limits() -> None:
     assert [len(g) for g in groups] == [40, 40, 20, 1, 1]
     assert all(sum(n for _, n in g) <= MERGE_MAX_EVENTS for g in groups)
     assert [item for g in groups for item in g] == items
+
+
+def test_a_busy_collector_lingers_and_an_idle_one_does_not() -> None:
+    # idle: the last message carried one request, so a new one goes at once
+    assert not should_linger(0.005, merged=1, waiting=50, closing=False)
+    # busy: requests arrive faster than confirms return; wait for more of them
+    assert should_linger(0.005, merged=3, waiting=150, closing=False)
+    # but not when a message is full, when closing, or when lingering is off
+    assert not should_linger(0.005, merged=3, waiting=MERGE_MAX_EVENTS, closing=False)
+    assert not should_linger(0.005, merged=3, waiting=150, closing=True)
+    assert not should_linger(0.0, merged=3, waiting=150, closing=False)

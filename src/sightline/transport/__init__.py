@@ -98,5 +98,6 @@ def open_transport(
             max_pending=settings.queue_max_events,
             prefetch=settings.rabbitmq_prefetch,
             delivery_limit=settings.delivery_limit,
+            linger=settings.rabbitmq_linger_ms / 1000,
         )
     raise ValueError(f"unknown transport {settings.transport!r}")

@@ -124,6 +124,7 @@ class RabbitMQTransport:
         max_pending: int = 200_000,
         prefetch: int = 200,
         delivery_limit: int = 5,
+        linger: float = 0.005,
     ) -> None:
         self.url = url
         self.publisher = publisher
@@ -131,6 +132,7 @@ class RabbitMQTransport:
         self.max_pending = max_pending
         self.prefetch = prefetch
         self.delivery_limit = delivery_limit
+        self.linger = linger
         self._outbox_dir = outbox_dir
         self._outbox_max_bytes = outbox_max_bytes
         self.outbox: Outbox | None = None
@@ -324,12 +326,19 @@ class RabbitMQTransport:
     async def _publish_loop(self) -> None:
         assert self._wake is not None
         last_refresh = 0.0
+        merged = 1  # requests the last message carried
         while True:
             if not self._incoming and not self._closing:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), REFRESH_SECONDS)
             self._wake.clear()
+            if self._incoming and should_linger(
+                self.linger, merged, _total(self._incoming), self._closing
+            ):
+                await asyncio.sleep(self.linger)
             batch, self._incoming = self._incoming, []
+            if batch:
+                merged = len(batch)
             if batch:
                 await self._deliver(batch)
             if self._backlog() and time.monotonic() >= self._retry_at:
@@ -651,6 +660,14 @@ def _merge_groups(
         size += len(payload)
     if group:
         yield group
+
+
+def should_linger(linger: float, merged: int, waiting: int, closing: bool) -> bool:
+    """Whether the publisher waits ``linger`` seconds for more requests before sending
+    the ``waiting`` events: only when busy (the last message merged several requests,
+    so requests arrive faster than confirms return) and there is room for more. An idle
+    collector publishes a lone request at once."""
+    return linger > 0 and merged > 1 and waiting < MERGE_MAX_EVENTS and not closing
 
 
 def _total(group: Sequence[_Publish]) -> int:
