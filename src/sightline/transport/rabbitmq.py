@@ -46,7 +46,7 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
+from collections.abc import Awaitable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -65,6 +65,7 @@ from pamqp.commands import Basic
 from sightline.events import Event
 from sightline.transport import Delivery, TransportFull
 from sightline.transport.local import settle
+from sightline.transport.merge import MERGE_MAX_BYTES, MERGE_MAX_EVENTS, merge_arrays, merge_groups
 from sightline.transport.outbox import Outbox, pack_record, unpack_record
 
 log = logging.getLogger(__name__)
@@ -379,9 +380,9 @@ class RabbitMQTransport:
         message; confirms awaited together), or outbox them."""
         failed = batch
         if self._broker_ok and not self._backlog():
-            groups = list(_merge_groups(batch, lambda item: (item.payload, item.count)))
+            groups = list(merge_groups(batch, lambda item: (item.payload, item.count)))
             results = await asyncio.gather(
-                *(self._send(_merge_arrays([i.payload for i in g]), _total(g)) for g in groups),
+                *(self._send(merge_arrays([i.payload for i in g]), _total(g)) for g in groups),
                 return_exceptions=True,
             )
             failed = []
@@ -447,9 +448,9 @@ class RabbitMQTransport:
     async def _send_all(self, entries: Sequence[tuple[bytes, int]]) -> None:
         """Publish every entry; raise if any failed (the outbox then sends them all
         again, and the store drops the copies)."""
-        groups = list(_merge_groups(entries, lambda entry: entry))
+        groups = list(merge_groups(entries, lambda entry: entry))
         results = await asyncio.gather(
-            *(self._send(_merge_arrays([p for p, _ in g]), sum(n for _, n in g)) for g in groups),
+            *(self._send(merge_arrays([p for p, _ in g]), sum(n for _, n in g)) for g in groups),
             return_exceptions=True,
         )
         self._pending += sum(
@@ -636,32 +637,6 @@ def _quiet_lost_confirms(loop: asyncio.AbstractEventLoop, context: dict[str, Any
     loop.default_exception_handler(context)
 
 
-#: Most events and bytes of one message when requests that arrived together are merged.
-MERGE_MAX_EVENTS = 2_000
-MERGE_MAX_BYTES = 2 << 20
-E = TypeVar("E")
-
-
-def _merge_groups(
-    items: Sequence[E], payload_and_count: Callable[[E], tuple[bytes, int]]
-) -> Iterator[list[E]]:
-    """Consecutive runs of ``items`` that one message can carry (``MERGE_MAX_*``). A
-    message per request costs the broker and both clients about as much as its events do;
-    under load many requests wait together and travel as one message."""
-    group: list[E] = []
-    events = size = 0
-    for item in items:
-        payload, count = payload_and_count(item)
-        if group and (events + count > MERGE_MAX_EVENTS or size + len(payload) > MERGE_MAX_BYTES):
-            yield group
-            group, events, size = [], 0, 0
-        group.append(item)
-        events += count
-        size += len(payload)
-    if group:
-        yield group
-
-
 def should_linger(linger: float, merged: int, waiting: int, closing: bool) -> bool:
     """Whether the publisher waits ``linger`` seconds for more requests before sending
     the ``waiting`` events: only when busy (the last message merged several requests,
@@ -672,33 +647,6 @@ def should_linger(linger: float, merged: int, waiting: int, closing: bool) -> bo
 
 def _total(group: Sequence[_Publish]) -> int:
     return sum(item.count for item in group)
-
-
-def _merge_arrays(payloads: Sequence[bytes]) -> bytes:
-    """One msgpack array holding the elements of several (without decoding them)."""
-    if len(payloads) == 1:
-        return payloads[0]
-    total = 0
-    bodies: list[bytes | memoryview] = []
-    for payload in payloads:
-        head = payload[0]
-        if 0x90 <= head <= 0x9F:
-            count, start = head & 0x0F, 1
-        elif head == 0xDC:
-            count, start = int.from_bytes(payload[1:3], "big"), 3
-        elif head == 0xDD:
-            count, start = int.from_bytes(payload[1:5], "big"), 5
-        else:
-            raise ValueError("not a msgpack array")
-        total += count
-        bodies.append(memoryview(payload)[start:])
-    if total < 16:
-        header = bytes([0x90 | total])
-    elif total < 1 << 16:
-        header = b"\xdc" + total.to_bytes(2, "big")
-    else:
-        header = b"\xdd" + total.to_bytes(4, "big")
-    return header + b"".join(bodies)
 
 
 async def _cancel_other_tasks() -> None:

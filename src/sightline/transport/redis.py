@@ -2,8 +2,9 @@
 
 Keys (all under ``redis_prefix``, so installations and test runs can share a Redis):
 
-- ``<prefix>:events`` — the stream; one entry per collected request: ``d`` (msgpack of
-  the events) and ``n`` (how many);
+- ``<prefix>:events`` — the stream; one entry per collected request, or per run of
+  requests that were waiting together (transport/merge.py): ``d`` (msgpack of the
+  events) and ``n`` (how many);
 - ``<prefix>:events:pending`` — events accepted and not yet acknowledged by a worker
   (changed in the same MULTI as the XADD and the XACK), the queue depth that bounds
   intake: beyond ``queue_max_events`` collectors answer 503 with Retry-After;
@@ -11,7 +12,7 @@ Keys (all under ``redis_prefix``, so installations and test runs can share a Red
   ``delivery_limit`` times without being acknowledged), for ``sightline dlq``.
 
 Collector side: requests queue their payloads; one publisher thread sends everything that
-queued meanwhile in one MULTI (XADD per request + INCRBY), then releases the requests:
+queued meanwhile in one MULTI (XADDs + INCRBY), then releases the requests:
 the collector answers only after Redis has the entries. How durable that is, is Redis's
 persistence (``appendonly yes`` with ``appendfsync always`` for "on disk before 204";
 ``everysec`` may lose the last second on a power cut — see docs/deployment.md). When
@@ -52,6 +53,7 @@ from redis.retry import Retry
 from sightline.events import Event
 from sightline.transport import Delivery, TransportFull
 from sightline.transport.local import settle
+from sightline.transport.merge import merge_arrays, merge_groups
 from sightline.transport.outbox import Outbox, pack_record, unpack_record
 
 log = logging.getLogger(__name__)
@@ -274,8 +276,9 @@ class RedisTransport:
     def _xadd(self, entries: Sequence[tuple[bytes, int]]) -> None:
         assert self._pub_client is not None
         pipe = self._pub_client.pipeline(transaction=True)
-        for payload, count in entries:
-            pipe.xadd(self.stream, {"d": payload, "n": count})
+        for group in merge_groups(entries, lambda entry: entry):
+            payload = merge_arrays([p for p, _ in group])
+            pipe.xadd(self.stream, {"d": payload, "n": sum(n for _, n in group)})
         pipe.incrby(self.counter, sum(count for _, count in entries))
         result = pipe.execute()
         self._pending = int(result[-1])

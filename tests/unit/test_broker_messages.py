@@ -1,5 +1,6 @@
-"""Requests that wait together travel as one RabbitMQ message: their msgpack arrays are
-joined without decoding, within the size limits of a message."""
+"""Requests that wait together travel as one broker message (RabbitMQ, Redis): their
+msgpack arrays are joined without decoding, within the size limits of a message; a busy
+RabbitMQ collector lingers for more of them."""
 
 from __future__ import annotations
 
@@ -7,19 +8,14 @@ import msgspec
 import pytest
 
 from sightline.events import Event
-from sightline.transport.rabbitmq import (
-    MERGE_MAX_BYTES,
-    MERGE_MAX_EVENTS,
-    _merge_arrays,
-    _merge_groups,
-    should_linger,
-)
+from sightline.transport.merge import MERGE_MAX_BYTES, MERGE_MAX_EVENTS, merge_arrays, merge_groups
+from sightline.transport.rabbitmq import should_linger
 
 
 @pytest.mark.parametrize("sizes", [[1], [0, 3], [7, 8], [15, 1], [10, 10, 50], [40_000, 30_000]])
 def test_joined_arrays_decode_to_the_concatenation(sizes: list[int]) -> None:
     arrays = [[f"{n}-{i}" for i in range(n)] for n in sizes]
-    joined = _merge_arrays([msgspec.msgpack.encode(a) for a in arrays])
+    joined = merge_arrays([msgspec.msgpack.encode(a) for a in arrays])
     assert msgspec.msgpack.decode(joined) == [x for a in arrays for x in a]
 
 
@@ -28,19 +24,19 @@ def test_events_survive_the_join() -> None:
         [Event(event_type="page_view", event_id=f"{b}-{i}", site_id="s") for i in range(b + 1)]
         for b in range(20)
     ]
-    joined = _merge_arrays([msgspec.msgpack.encode(b) for b in batches])
+    joined = merge_arrays([msgspec.msgpack.encode(b) for b in batches])
     decoded = msgspec.msgpack.decode(joined, type=list[Event])
     assert [e.event_id for e in decoded] == [e.event_id for b in batches for e in b]
 
 
 def test_other_payloads_are_refused() -> None:
     with pytest.raises(ValueError, match="msgpack array"):
-        _merge_arrays([msgspec.msgpack.encode([1]), msgspec.msgpack.encode({"a": 1})])
+        merge_arrays([msgspec.msgpack.encode([1]), msgspec.msgpack.encode({"a": 1})])
 
 
 def test_groups_stay_within_a_messages_limits() -> None:
     items = [(b"x" * 100, 50)] * 100 + [(b"y" * MERGE_MAX_BYTES, 1), (b"z", 1)]
-    groups = list(_merge_groups(items, lambda item: item))
+    groups = list(merge_groups(items, lambda item: item))
     assert [len(g) for g in groups] == [40, 40, 20, 1, 1]
     assert all(sum(n for _, n in g) <= MERGE_MAX_EVENTS for g in groups)
     assert [item for g in groups for item in g] == items
