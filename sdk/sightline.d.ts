@@ -49,7 +49,7 @@ export type Properties = Record<string, unknown>
 /** One event as sent to the collector (the seed's BaseEvent) and as stored. */
 export interface SightlineEvent {
   eventType: EventName
-  /** A UUID made by the tracker: the server stores each eventId once. */
+  /** Made by the tracker, `<page load's UUID>.<n>`: the server stores each eventId once. */
   eventId?: string
   /** Client time, milliseconds since the Unix epoch. */
   timestamp?: number

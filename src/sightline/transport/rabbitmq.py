@@ -327,7 +327,7 @@ class RabbitMQTransport:
     async def _publish_loop(self) -> None:
         assert self._wake is not None
         last_refresh = 0.0
-        merged = 1  # requests the last message carried
+        merged = 1  # requests the last round carried
         while True:
             if not self._incoming and not self._closing:
                 with contextlib.suppress(TimeoutError):
@@ -340,7 +340,6 @@ class RabbitMQTransport:
             batch, self._incoming = self._incoming, []
             if batch:
                 merged = len(batch)
-            if batch:
                 await self._deliver(batch)
             if self._backlog() and time.monotonic() >= self._retry_at:
                 await self._forward_outbox()
