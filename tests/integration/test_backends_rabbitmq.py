@@ -220,6 +220,36 @@ def test_acks_settle_exactly_the_acknowledged_messages(url: str) -> None:
         collector.close()
 
 
+def test_acknowledging_after_the_channel_closed_is_harmless(url: str) -> None:
+    """The channel a delivery came on can close before the store commits (a dropped
+    connection): the acknowledgement then fails quietly and the broker delivers the
+    messages again, to be dropped by the store as already stored."""
+    collector = make(url, consumer=False)
+    worker = make(url, publisher=False)
+    try:
+        batches = [events(5, tag=f"c{n}-") for n in range(2)]
+        publish_each(collector, batches)
+        first = receive_all(worker, 10)
+        assert sum(len(d.events) for d in first) == 10
+        messages = [m for d in first for m in d.token]
+        worker._call(messages[0].channel.close())
+        for delivery in first:
+            worker.ack(delivery)  # must not raise
+    finally:
+        worker.close()
+    again = make(url, publisher=False)
+    try:
+        back = receive_all(again, 10)
+        assert sorted(e.event_id for d in back for e in d.events) == sorted(
+            e.event_id for b in batches for e in b
+        )
+        for delivery in back:
+            again.ack(delivery)
+    finally:
+        again.close()
+        collector.close()
+
+
 def test_stop_receiving_hands_out_what_was_delivered_only(url: str) -> None:
     collector = make(url, consumer=False)
     worker = make(url, publisher=False, prefetch=3)

@@ -237,14 +237,20 @@ class RabbitMQTransport:
         self._consumer_tag = await self._consumer_queue.consume(self._on_message)
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
-        self._unsettled.setdefault(message.channel, set()).add(message.delivery_tag or 0)
+        channel = message.channel
+        if channel not in self._unsettled:
+            # (a new channel after a reconnection: the closed ones' messages come back)
+            for closed in [c for c in self._unsettled if c.is_closed]:
+                del self._unsettled[closed]
+        self._unsettled.setdefault(channel, set()).add(message.delivery_tag or 0)
         self._messages.put(message)
 
     def _settles_oldest(self, messages: Sequence[AbstractIncomingMessage]) -> bool:
-        """Whether ``messages`` are exactly the oldest unsettled messages of one channel,
-        so that one ``multiple`` ack of the newest settles them all and nothing else."""
-        channel = messages[0].channel
-        if any(m.channel is not channel for m in messages):
+        """Whether ``messages`` are exactly the oldest unsettled messages of one open
+        channel, so that one ``multiple`` ack of the newest settles them all and nothing
+        else."""
+        channel = _open_channel(messages[0])
+        if channel is None or any(_open_channel(m) is not channel for m in messages):
             return False
         tags = {m.delivery_tag for m in messages}
         newest = max(t or 0 for t in tags)
@@ -252,11 +258,12 @@ class RabbitMQTransport:
 
     def _forget(self, messages: Sequence[AbstractIncomingMessage]) -> None:
         for message in messages:
-            waiting = self._unsettled.get(message.channel)
+            channel = _open_channel(message)
+            waiting = self._unsettled.get(channel) if channel is not None else None
             if waiting is not None:
                 waiting.discard(message.delivery_tag or 0)
                 if not waiting:
-                    del self._unsettled[message.channel]
+                    del self._unsettled[channel]
 
     def stop_receiving(self) -> None:
         """Cancel the consumer: what was delivered is still handed out, nothing more."""
@@ -674,6 +681,15 @@ def _payload(message: AbstractIncomingMessage) -> bytes:
     if not isinstance(size, int) or not 0 < size <= 2 * MERGE_MAX_BYTES:
         raise ValueError(f"an lz4 message without a plausible size (z = {size!r})")
     return cast(bytes, _LZ4.decompress(message.body, decompressed_size=size, asbytes=True))
+
+
+def _open_channel(message: AbstractIncomingMessage) -> Any | None:
+    """The channel a message came on, or None once it closed (its unsettled messages are
+    delivered again; settling them on the old channel is impossible)."""
+    try:
+        return message.channel
+    except aio_pika.exceptions.ChannelInvalidStateError:
+        return None
 
 
 def _message_count(message: AbstractIncomingMessage) -> int:
