@@ -89,6 +89,20 @@ def receive_all(transport: RabbitMQTransport, expected: int, timeout: float = 10
     return got
 
 
+def take_the_rest(url: str, expected: int) -> list[str]:
+    """A new consumer takes what is left (``expected`` events), acknowledges it and finds
+    nothing more; returns the event ids, sorted."""
+    again = make(url, publisher=False)
+    try:
+        back = receive_all(again, expected)
+        for delivery in back:
+            again.ack(delivery)
+        assert again.receive(100, 0.5) is None
+        return sorted(e.event_id for d in back for e in d.events)
+    finally:
+        again.close()
+
+
 def make(url: str, tmp_path: Path | None = None, **kw: Any) -> RabbitMQTransport:
     outbox = tmp_path / "outbox" if tmp_path else None
     transport = RabbitMQTransport(url, outbox_dir=outbox, **kw)
@@ -107,16 +121,8 @@ def test_confirmed_publish_manual_ack_and_redelivery(url: str) -> None:
         assert sorted(ids) == sorted(e.event_id for b in batches for e in b)
         worker.ack(got[0])
         worker.close()  # goes away holding the rest, unacknowledged
-        again = make(url, publisher=False)
-        try:
-            back = receive_all(again, 80 - len(got[0].events))
-            redelivered = {e.event_id for d in back for e in d.events}
-            assert redelivered == {e.event_id for d in got[1:] for e in d.events}
-            for delivery in back:
-                again.ack(delivery)
-            assert again.receive(100, 0.5) is None
-        finally:
-            again.close()
+        redelivered = take_the_rest(url, 80 - len(got[0].events))
+        assert redelivered == sorted(e.event_id for d in got[1:] for e in d.events)
     finally:
         collector.close()
 
@@ -206,16 +212,8 @@ def test_acks_settle_exactly_the_acknowledged_messages(url: str) -> None:
         worker.ack(second)  # out of order: this message alone
         worker.ack(first)  # now the oldest: one frame settles it
         worker.close()  # went away holding the third and the two after it
-        again = make(url, publisher=False)
-        try:
-            back = receive_all(again, 30)
-            got = sorted(e.event_id for d in back for e in d.events)
-            assert got == sorted(e.event_id for b in batches[2:] for e in b)
-            for delivery in back:
-                again.ack(delivery)
-            assert again.receive(100, 0.5) is None
-        finally:
-            again.close()
+        got = take_the_rest(url, 30)
+        assert got == sorted(e.event_id for b in batches[2:] for e in b)
     finally:
         collector.close()
 

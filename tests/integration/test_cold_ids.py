@@ -240,11 +240,9 @@ def test_erasure_matches_ids_of_every_shape(tiers: Tiers) -> None:
     assert cold.export_subject(SITE, [packed, text], []) == []
 
 
-def _write_old_format(cold: ColdStore, store: DuckDBStore, day: date) -> ColdFile:
-    """A part as files were written before ids were packed: ids as text, sorted by
-    session, no packed columns; recorded in the manifest the archiver's way."""
+def _day_rows(store: DuckDBStore, day: date) -> pa.Table:
     lo = datetime.combine(day, datetime.min.time())
-    rows = pa.Table.from_batches(
+    return pa.Table.from_batches(
         list(
             store.stream(
                 "SELECT * FROM events WHERE site_id = $s AND ts >= $lo AND ts < $hi",
@@ -252,15 +250,29 @@ def _write_old_format(cold: ColdStore, store: DuckDBStore, day: date) -> ColdFil
             )
         )
     )
-    table = conform(rows).sort_by([("session_id", "ascending"), ("ts", "ascending")])
-    rel = f"{day_path(SITE, day)}/{PART_PREFIX}{uuid.uuid4().hex}.parquet"
+
+
+def _record_part(
+    cold: ColdStore, store: DuckDBStore, day: date, table: pa.Table, suffix: str, ids: Any
+) -> ColdFile:
+    """Write ``table`` as a part named with ``suffix`` and record it in the manifest the
+    archiver's way (its events leave the warm store)."""
+    rel = f"{day_path(SITE, day)}/{PART_PREFIX}{uuid.uuid4().hex}{suffix}"
     full = f"{cold.root}/{rel}"
     cold.fs.makedirs(full.rsplit("/", 1)[0], exist_ok=True)
     with cold.fs.open(full, "wb") as fh:
         pq.write_table(table, fh, compression="zstd")
     entry = ColdFile(rel, SITE, day, table.num_rows, int(cold.fs.size(full)))
-    store.commit_archive(entry, table.column("event_id").combine_chunks())
+    store.commit_archive(entry, ids.combine_chunks())
     return entry
+
+
+def _write_old_format(cold: ColdStore, store: DuckDBStore, day: date) -> ColdFile:
+    """A part as files were written before ids were packed: ids as text, sorted by
+    session, no packed columns."""
+    table = conform(_day_rows(store, day))
+    table = table.sort_by([("session_id", "ascending"), ("ts", "ascending")])
+    return _record_part(cold, store, day, table, ".parquet", table.column("event_id"))
 
 
 def test_files_written_with_text_ids_stay_readable(tiers: Tiers) -> None:
@@ -298,30 +310,13 @@ def test_files_written_with_text_ids_stay_readable(tiers: Tiers) -> None:
 def _write_format_2(cold: ColdStore, store: DuckDBStore, day: date) -> ColdFile:
     """A part as format 2 wrote it: ids packed, but event ids of the tracker's form kept
     as text (no ``event_id__page`` / ``event_id__seq``)."""
-    lo = datetime.combine(day, datetime.min.time())
-    rows = pa.Table.from_batches(
-        list(
-            store.stream(
-                "SELECT * FROM events WHERE site_id = $s AND ts >= $lo AND ts < $hi",
-                {"s": SITE, "lo": lo, "hi": lo + timedelta(days=1)},
-            )
-        )
-    )
-    table = pack(conform(rows))
+    table = pack(conform(_day_rows(store, day)))
     ids = unpack(table).column("event_id")
     parts = pack_id(ids, counted=False)
-    table = table.drop_columns([f"event_id{s}" for s in ("", *parts) if s] + ["event_id"])
-    table = table.drop_columns(["event_id__page", "event_id__seq"])
+    table = table.drop_columns([c for c in table.column_names if c.startswith("event_id")])
     for offset, (suffix, values) in enumerate(parts.items()):
         table = table.add_column(1 + offset, "event_id" + suffix, values)
-    rel = f"{day_path(SITE, day)}/{PART_PREFIX}{uuid.uuid4().hex}.p2.parquet"
-    full = f"{cold.root}/{rel}"
-    cold.fs.makedirs(full.rsplit("/", 1)[0], exist_ok=True)
-    with cold.fs.open(full, "wb") as fh:
-        pq.write_table(table, fh, compression="zstd")
-    entry = ColdFile(rel, SITE, day, table.num_rows, int(cold.fs.size(full)))
-    store.commit_archive(entry, ids.combine_chunks())
-    return entry
+    return _record_part(cold, store, day, table, ".p2.parquet", ids)
 
 
 def test_files_of_format_2_stay_readable(tiers: Tiers) -> None:
