@@ -106,6 +106,31 @@ def test_batch_keeps_valid_events_and_rejects_invalid_ones_by_index(
     assert stored_ids(srv, ids) == set(ids)
 
 
+def test_events_that_decode_but_break_a_limit_are_rejected_by_index(
+    srv: ServerProcess, site: dict[str, Any]
+) -> None:
+    """Every event here decodes, so the body takes the one-pass path; the checks msgspec
+    cannot make (property limits, typed properties) still reject events one by one."""
+    good = [page_view() for _ in range(3)]
+    too_long = {
+        **page_view(),
+        "properties": {"note": "x" * (limits.MAX_PROPERTY_STRING_LENGTH + 1)},
+    }
+    no_product = {**page_view(), "eventType": "product_view", "properties": {}}
+    events = [good[0], too_long, good[1], no_product, good[2]]
+    response = post(srv, BATCH, body(site, events), **{"content-type": "application/json"})
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["queued"] == 3
+    assert [r["index"] for r in answer["rejected"]] == [1, 3]
+    assert "string longer" in answer["rejected"][0]["error"]
+    assert "$.properties.note" in answer["rejected"][0]["error"]
+    assert "productId" in answer["rejected"][1]["error"]
+    ids = [e["eventId"] for e in good]
+    srv.wait_for_events(3, where=f"event_id IN ({','.join(repr(i) for i in ids)})")
+    assert stored_ids(srv, ids) == set(ids)
+
+
 def test_dashboard_counts_exactly_the_valid_events(tmp_path: Path) -> None:
     with running_server(tmp_path, rate_limit_per_minute=0) as server:
         site = server.add_site("count.example", origins=["*"])

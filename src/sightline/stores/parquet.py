@@ -115,7 +115,8 @@ _TIMES = ("ts", "received_at")
 _PLAIN = tuple(
     f"{name}{suffix}"
     for name in ("event_id", "session_id")
-    for suffix in (UUID_SUFFIX, HEX_SUFFIX, PAGE_SUFFIX)
+    for suffix in id_suffixes(name)
+    if suffix in (UUID_SUFFIX, HEX_SUFFIX, PAGE_SUFFIX)
 )
 #: The packed id columns.
 _ID_PARTS = [f"{name}{suffix}" for name in PACKED_IDS for suffix in id_suffixes(name)]
